@@ -120,6 +120,8 @@ export interface Config {
   /** Fallback scheduler poll interval in ms, in case a NOTIFY is missed. */
   pollIntervalMs: number
   logLevel: string
+  /** PATH and HOME of the control plane, handed to child-process runners (process backend). */
+  processEnv: { PATH: string; HOME: string }
 }
 
 /** Raised when the environment does not validate; `issues` names every bad variable. */
@@ -139,7 +141,7 @@ export class ConfigError extends Error {
  * @returns a frozen {@link Config}.
  * @throws ConfigError naming each invalid variable.
  */
-export function loadConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
+export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
   const cleaned: Record<string, string> = {}
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v
   const parsed = schema.safeParse(cleaned)
@@ -183,5 +185,6 @@ export function loadConfig(env: Record<string, string | undefined>, cwd = proces
     logReadMaxBytes: e.LOG_READ_MAX_BYTES,
     pollIntervalMs: e.POLL_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
+    processEnv: Object.freeze({ PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: env.HOME ?? '/tmp' }),
   })
 }

@@ -1,0 +1,243 @@
+/**
+ * The run queue's SQL, one small named function per statement (the graphile-worker way).
+ * Runs move `queued → running → succeeded | failed | canceled`; every transition is a guarded
+ * UPDATE so each run is claimed once and reaches a final status exactly once.
+ */
+import type { Knex } from 'knex'
+import type { CommandOutcome, RunUsage } from '../../../runner-image/src/contract.js'
+
+/** Postgres channel the scheduler LISTENs on; a NOTIFY on it means "a run was queued". */
+export const QUEUE_CHANNEL = 'codex_dispatcher_queue'
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled'
+export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'canceled']
+
+/** Request fields stored with a run besides prompt and config (already validated). */
+export interface RunRequest {
+  workdir_rel: string | null
+  model: string | null
+  conversation_id: string | null
+  fork: boolean
+  pre_commands: string[]
+  post_commands: string[]
+  git_repo: string | null
+  git_branch: string | null
+  git_base: string
+  git_clone_dir_rel: string
+  git_push: boolean
+}
+
+/** A row of `runs`. Timestamps are Date objects (pg's timestamptz parsing). */
+export interface RunRow {
+  id: string
+  status: RunStatus
+  state_key: string
+  prompt: string
+  config_toml: string
+  request: RunRequest
+  timeout_s: number
+  idempotency_key: string | null
+  request_hash: string | null
+  queued_at: Date
+  started_at: Date | null
+  finished_at: Date | null
+  claimed_by: string | null
+  container_id: string | null
+  exit_code: number | null
+  reason: string | null
+  message: string | null
+  stop_reason: 'canceled' | 'timeout' | null
+  stop_requested_at: Date | null
+  thread_id: string | null
+  rollout_path: string | null
+  usage: RunUsage | null
+  summary: string | null
+  pre_commands: CommandOutcome[] | null
+  post_commands: CommandOutcome[] | null
+  git: { branch: string; commit: string | null; pushed: boolean } | null
+}
+
+/** What a new run is made of. */
+export interface NewRun {
+  state_key: string
+  prompt: string
+  config_toml: string
+  request: RunRequest
+  timeout_s: number
+  idempotency_key: string | null
+  request_hash: string | null
+}
+
+/**
+ * Inserts a queued run and notifies schedulers in the same statement.
+ * With an idempotency key already used, nothing is inserted and the existing run is returned.
+ * @returns `{run, created}`; `created` is false for an idempotent repeat.
+ */
+export async function insertRun(knex: Knex, run: NewRun): Promise<{ run: RunRow; created: boolean }> {
+  const inserted = await knex.raw<{ rows: RunRow[] }>(
+    `WITH ins AS (
+       INSERT INTO runs (state_key, prompt, config_toml, request, timeout_s, idempotency_key, request_hash)
+       VALUES (?, ?, ?, ?::jsonb, ?, ?, ?)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING *
+     )
+     SELECT ins.*, pg_notify(?, ins.id::text) AS notified FROM ins`,
+    [
+      run.state_key,
+      run.prompt,
+      run.config_toml,
+      JSON.stringify(run.request),
+      run.timeout_s,
+      run.idempotency_key,
+      run.request_hash,
+      QUEUE_CHANNEL,
+    ],
+  )
+  const row = inserted.rows[0]
+  if (row) {
+    delete (row as Partial<RunRow> & { notified?: unknown }).notified
+    return { run: row, created: true }
+  }
+  const existing = await knex<RunRow>('runs').where({ idempotency_key: run.idempotency_key }).first()
+  if (!existing) throw new Error('idempotency conflict without an existing run')
+  return { run: existing, created: false }
+}
+
+/**
+ * Claims the oldest queued run whose state key has no running run, marking it running.
+ * `FOR UPDATE SKIP LOCKED` lets several schedulers claim concurrently without waiting on each
+ * other; the unique index `runs_one_running_per_state` turns a race between two runs of one
+ * state key into a unique violation, which is answered here by trying the next candidate.
+ * @param claimer id of the claiming scheduler (kept in `claimed_by`).
+ * @returns the claimed run, or null when nothing is claimable.
+ */
+export async function claimNextRun(knex: Knex, claimer: string): Promise<RunRow | null> {
+  const skipped: string[] = []
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const res = await knex.raw<{ rows: RunRow[] }>(
+        `UPDATE runs SET status = 'running', started_at = now(), claimed_by = ?
+          WHERE id = (
+            SELECT r.id FROM runs r
+             WHERE r.status = 'queued'
+               AND NOT (r.state_key = ANY(?::text[]))
+               AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.state_key = r.state_key AND x.status = 'running')
+             ORDER BY r.queued_at, r.id
+             FOR UPDATE SKIP LOCKED
+             LIMIT 1)
+          RETURNING *`,
+        [claimer, skipped],
+      )
+      return res.rows[0] ?? null
+    } catch (err) {
+      const e = err as { code?: string; constraint?: string; detail?: string }
+      if (e.code !== '23505' || e.constraint !== 'runs_one_running_per_state') throw err
+      const key = /\(state_key\)=\((.*)\)/.exec(e.detail ?? '')?.[1]
+      if (key) skipped.push(key)
+    }
+  }
+  return null
+}
+
+/** Records the runner (container id or pid) that executes a running run. */
+export async function setRunner(knex: Knex, id: string, runnerId: string): Promise<void> {
+  await knex('runs').where({ id }).update({ container_id: runnerId })
+}
+
+/** Final fields of a run. */
+export interface RunOutcome {
+  status: 'succeeded' | 'failed' | 'canceled'
+  exit_code: number | null
+  reason: string | null
+  message: string | null
+  thread_id?: string | null
+  rollout_path?: string | null
+  usage?: RunUsage | null
+  summary?: string | null
+  pre_commands?: CommandOutcome[] | null
+  post_commands?: CommandOutcome[] | null
+  git?: RunRow['git']
+}
+
+/**
+ * Moves a running run to its final status. Guarded by `status = 'running'`, so of several
+ * finishers (a watcher, a reconcile after restart, a second control plane) exactly one wins.
+ * @returns the finished row, or null when the run was not running any more.
+ */
+export async function finishRun(knex: Knex, id: string, outcome: RunOutcome): Promise<RunRow | null> {
+  const jsonb = (v: unknown) => (v === undefined ? undefined : v === null ? null : JSON.stringify(v))
+  const patch: Record<string, unknown> = {
+    status: outcome.status,
+    finished_at: knex.fn.now(),
+    exit_code: outcome.exit_code,
+    reason: outcome.reason,
+    message: outcome.message,
+  }
+  for (const k of ['thread_id', 'rollout_path', 'summary'] as const) {
+    if (outcome[k] !== undefined) patch[k] = outcome[k]
+  }
+  for (const k of ['usage', 'pre_commands', 'post_commands', 'git'] as const) {
+    if (outcome[k] !== undefined) patch[k] = jsonb(outcome[k])
+  }
+  const rows = await knex<RunRow>('runs').where({ id, status: 'running' }).update(patch).returning('*')
+  return (rows[0] as RunRow | undefined) ?? null
+}
+
+/** Cancels a run that is still queued. @returns the canceled row, or null if it was not queued. */
+export async function cancelQueuedRun(knex: Knex, id: string): Promise<RunRow | null> {
+  const rows = await knex<RunRow>('runs')
+    .where({ id, status: 'queued' })
+    .update({ status: 'canceled', finished_at: knex.fn.now(), reason: 'canceled', message: 'canceled while queued' })
+    .returning('*')
+  return (rows[0] as RunRow | undefined) ?? null
+}
+
+/**
+ * Records why a running run is being stopped, before its runner is stopped. The first reason wins.
+ * @returns the row, or null when the run is not running.
+ */
+export async function requestStop(knex: Knex, id: string, reason: 'canceled' | 'timeout'): Promise<RunRow | null> {
+  const rows = await knex<RunRow>('runs')
+    .where({ id, status: 'running' })
+    .update({
+      stop_reason: knex.raw('COALESCE(stop_reason, ?)', [reason]),
+      stop_requested_at: knex.raw('COALESCE(stop_requested_at, now())'),
+    })
+    .returning('*')
+  return (rows[0] as RunRow | undefined) ?? null
+}
+
+/** One run by id, or undefined. Ids that are not UUIDs are simply unknown. */
+export async function getRun(knex: Knex, id: string): Promise<RunRow | undefined> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return undefined
+  return await knex<RunRow>('runs').where({ id }).first()
+}
+
+/** Runs currently marked running (for reconciliation after a restart). */
+export async function listRunningRuns(knex: Knex): Promise<RunRow[]> {
+  return await knex<RunRow>('runs').where({ status: 'running' }).orderBy('started_at')
+}
+
+/**
+ * Recent runs, newest first, keyset-paginated by `(queued_at, id)`.
+ * @param q.before id of the last run of the previous page (exclusive).
+ */
+export async function listRuns(
+  knex: Knex,
+  q: { status?: RunStatus; limit: number; before?: RunRow },
+): Promise<RunRow[]> {
+  const query = knex<RunRow>('runs').orderBy([
+    { column: 'queued_at', order: 'desc' },
+    { column: 'id', order: 'desc' },
+  ])
+  if (q.status) query.where({ status: q.status })
+  if (q.before) {
+    query.whereRaw('(queued_at, id) < (?, ?)', [q.before.queued_at, q.before.id])
+  }
+  return await query.limit(q.limit)
+}
+
+/** Caches what the run's log says about its Codex thread. */
+export async function setThread(knex: Knex, id: string, threadId: string, rolloutPath: string | null): Promise<void> {
+  await knex('runs').where({ id }).update({ thread_id: threadId, rollout_path: rolloutPath })
+}
