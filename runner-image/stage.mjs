@@ -64,7 +64,8 @@ export function cachedNodeModules(deps) {
   execFileSync(
     npm,
     ['install', '--omit=dev', '--os=linux', '--cpu=x64', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
-    { cwd: tmp, stdio: ['ignore', 'inherit', 'inherit'] },
+    // npm's and tsc's reports go to stderr: callers (test runners) may own stdout.
+    { cwd: tmp, stdio: ['ignore', 2, 2] },
   )
   try {
     fs.renameSync(tmp, dir)
@@ -83,7 +84,7 @@ export function stageRunnerContext(outDir) {
   execFileSync(
     process.execPath,
     [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(here, 'tsconfig.json'), '--outDir', path.join(app, 'dist')],
-    { cwd: root, stdio: 'inherit' },
+    { cwd: root, stdio: ['ignore', 2, 2] },
   )
   fs.mkdirSync(path.join(app, 'runner-image'), { recursive: true })
   fs.copyFileSync(path.join(here, 'git-askpass.sh'), path.join(app, 'runner-image/git-askpass.sh'))
