@@ -176,3 +176,24 @@ nginx -t -q
 systemctl reload nginx
 `
 }
+
+/**
+ * Remote: creates or replaces the registry's htpasswd file with one bcrypt entry for `user`; the
+ * password comes on stdin (`htpasswd -i`). The file is readable by nginx's group (www-data) only.
+ */
+export function renderHtpasswdScript(file: string, user: string): string {
+  return `${HEAD}umask 027
+target=${shq(file)}
+tmp=$(mktemp "$target.XXXXXX")
+htpasswd -iBc "$tmp" ${shq(user)} 2>/dev/null
+chgrp www-data "$tmp"
+chmod 640 "$tmp"
+mv -f "$tmp" "$target"
+`
+}
+
+/** Remote: prints the numeric group id owning the Docker socket (the control plane joins that group). */
+export function renderDockerGidScript(socket = '/var/run/docker.sock'): string {
+  return `${HEAD}stat -c %g ${shq(socket)}
+`
+}
