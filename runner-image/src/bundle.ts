@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { z } from 'zod'
-import { BUNDLE_FILES, RUNNER_ENV, type RunMeta, type RunResult } from './contract.js'
+import { BUNDLE_FILES, RUNNER_ENV, type RunMeta } from './contract.js'
 
 /** The runner's settings, read once from its environment. */
 export interface RunnerSettings {
@@ -117,7 +117,7 @@ export function readRunIdLoosely(dir: string): string {
  * Writes `value` as pretty JSON to `file` atomically (temp file in the same directory, then
  * rename), so a reader sees the old file or the whole new one (used for result.json files).
  */
-export function writeJsonAtomic(file: string, value: RunResult | object): void {
+export function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`
   fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`)
   fs.renameSync(tmp, file)

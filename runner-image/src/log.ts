@@ -36,8 +36,4 @@ export class RunLog {
     for (const secret of this.secrets) out = out.split(secret).join('***')
     return out
   }
-
-  close(): void {
-    fs.closeSync(this.fd)
-  }
 }
