@@ -13,7 +13,8 @@ import { startModelServer, toolsThenMessage } from './support/model-server.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const RUNNER_MAIN = path.join(root, 'dist/runner-image/src/main.js')
-const CODEX_BIN = path.join(root, 'node_modules/.bin/codex')
+// Relative, as in the control plane's development set-up: resolved against the runner's cwd.
+const CODEX_BIN = 'node_modules/.bin/codex'
 const MODEL_KEY = 'sk-test-process-key-91b3f0e2'
 const GIT_TOKEN = 'gt-test-process-token-5d8c7a'
 const model = await startModelServer([])
@@ -73,6 +74,7 @@ async function runProcess(opts: { meta?: Partial<RunMeta>; metaJson?: string; co
       OPENAI_API_KEY: MODEL_KEY,
       GIT_TOKEN,
     },
+    cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))

@@ -12,7 +12,7 @@ export interface RunnerSettings {
   bundleDir: string
   codexHome: string
   workspace: string
-  /** `codex` executable: RUNNER_CODEX_BIN or `codex` on PATH. */
+  /** `codex` executable: RUNNER_CODEX_BIN (absolute when it is a path) or `codex` on PATH. */
   codexBin: string
   /** GIT_TOKEN, handed to git only through GIT_ASKPASS. */
   gitToken: string | null
@@ -32,16 +32,19 @@ const envSchema = z.object({
 
 /**
  * Reads {@link RunnerSettings} from `env` (RUNNER_BUNDLE_DIR, RUNNER_CODEX_HOME, RUNNER_WORKSPACE,
- * optional RUNNER_CODEX_BIN, GIT_TOKEN, OPENAI_API_KEY, CODEX_API_KEY). Relative paths resolve
- * against the current directory. Throws a ZodError naming each missing variable.
+ * optional RUNNER_CODEX_BIN, GIT_TOKEN, OPENAI_API_KEY, CODEX_API_KEY). Relative paths (also a
+ * RUNNER_CODEX_BIN with a slash) resolve against the current directory; a bare RUNNER_CODEX_BIN is
+ * looked up on PATH. Throws a ZodError naming each missing variable.
  */
 export function readSettings(env: NodeJS.ProcessEnv): RunnerSettings {
   const e = envSchema.parse(env)
+  const codexBin = e[RUNNER_ENV.codexBin] ?? 'codex'
   return {
     bundleDir: path.resolve(e[RUNNER_ENV.bundleDir]),
     codexHome: path.resolve(e[RUNNER_ENV.codexHome]),
     workspace: path.resolve(e[RUNNER_ENV.workspace]),
-    codexBin: e[RUNNER_ENV.codexBin] ?? 'codex',
+    // A path is resolved here: children run in the working directory, not the runner's cwd.
+    codexBin: codexBin.includes('/') ? path.resolve(codexBin) : codexBin,
     gitToken: e.GIT_TOKEN || null,
     modelKeys: [e.OPENAI_API_KEY, e.CODEX_API_KEY].filter((v): v is string => !!v),
   }

@@ -38,6 +38,22 @@ function contentHash(): string {
   return hash.digest('hex').slice(0, 16)
 }
 
+/**
+ * Removes earlier content-hash tags of the runner image (each is ~750 MB); tags a container
+ * still uses are kept (docker refuses to remove them without force).
+ */
+function removeOlderImages(current: string): void {
+  const tags = docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', RUNNER_IMAGE_REPO).split('\n').filter(Boolean)
+  for (const tag of tags) {
+    if (tag === current) continue
+    try {
+      docker('image', 'rm', tag)
+    } catch {
+      // In use by a container: left for a later build.
+    }
+  }
+}
+
 /** Holds a lock directory while `fn` runs, so parallel test files build the image once. */
 async function withLock<T>(name: string, fn: () => T): Promise<T> {
   const lock = path.join(os.tmpdir(), `${name}.lock`)
@@ -79,6 +95,7 @@ export async function ensureRunnerImage(): Promise<string> {
       execFileSync('docker', ['build', '--quiet', '--build-arg', `BASE_IMAGE=${TEST_BASE_IMAGE}`, '--tag', tag, context], {
         stdio: ['ignore', 'ignore', 'inherit'],
       })
+      removeOlderImages(tag)
       return tag
     } finally {
       fs.rmSync(context, { recursive: true, force: true })
