@@ -66,7 +66,8 @@ export class Images extends pulumi.ComponentResource {
       const stage = new command.local.Command(
         `${name}-${key}-stage`,
         {
-          create: `node ${spec.stager} ${context}`,
+          // The stagers refuse a non-empty directory: start from a clean one each time.
+          create: `rm -rf ${context} && node ${spec.stager} ${context}`,
           dir: root,
           triggers: [tag],
         },
