@@ -7,7 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { readBundle, readRunIdLoosely, writeJsonAtomic, type Bundle, type RunnerSettings } from './bundle.js'
 import { Children } from './children.js'
-import { codexArgs, findRollout, runCodex, RunProfile, SECRET_ENV_NAMES, secretExcludeOverride } from './codex.js'
+import { codexArgs, findRollout, runCodex, RunProfile, SECRET_ENV_NAMES, secretExcludeOverride, type CodexOutcome } from './codex.js'
 import { BUNDLE_FILES, type CommandOutcome, type RunFailureReason, type RunMeta, type RunResult } from './contract.js'
 import { Git, GitError } from './git.js'
 import { RunLog } from './log.js'
@@ -202,7 +202,7 @@ export class Runner {
     const env: NodeJS.ProcessEnv = { ...this.childEnv(), CODEX_HOME: codexHome }
     for (const name of ['OPENAI_API_KEY', 'CODEX_API_KEY'] as const) if (this.env[name]) env[name] = this.env[name]
     this.log.event('codex.started', { bin: this.settings.codexBin, args: args.slice(0, -1), prompt_bytes: Buffer.byteLength(bundle.prompt) })
-    let outcome
+    let outcome: CodexOutcome
     try {
       outcome = await runCodex(this.log, this.children, this.settings.codexBin, args, cwd, env)
     } finally {
