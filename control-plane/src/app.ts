@@ -11,6 +11,8 @@ import { requestId } from './http/request-id.js'
 import { requireToken } from './http/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { runRoutes } from './routes/runs.js'
+import { projectRoutes } from './routes/projects.js'
+import type { ProjectService } from './services/projects.js'
 import type { RunService } from './services/runs.js'
 import type { RunnerDriver } from './drivers/driver.js'
 import type { DataLayout } from './drivers/layout.js'
@@ -21,6 +23,7 @@ export interface AppDeps {
   token: string
   bodyLimitBytes: number
   runs: RunService
+  projects: ProjectService
   layout: DataLayout
   driver: RunnerDriver | null
 }
@@ -30,6 +33,7 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = true
   const health = healthRoutes(deps.knex, deps.driver)
   const api = runRoutes(deps.runs, deps.layout)
+  const projectApi = projectRoutes(deps.projects)
 
   app.use(requestId())
   app.use(errorEnvelope(deps.log))
@@ -49,5 +53,7 @@ export function createApp(deps: AppDeps): Koa {
   )
   app.use(api.routes())
   app.use(api.allowedMethods())
+  app.use(projectApi.routes())
+  app.use(projectApi.allowedMethods())
   return app
 }

@@ -20,6 +20,7 @@ import { ProcessDriver } from './drivers/process.js'
 import type { RunnerDriver } from './drivers/driver.js'
 import { Scheduler } from './queue/scheduler.js'
 import { RunService } from './services/runs.js'
+import { ProjectService } from './services/projects.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 /** Repository root (this file is at control-plane/src, compiled to dist/control-plane/src). */
@@ -119,7 +120,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
   if (config.secrets.openaiApiKey) runnerEnv.OPENAI_API_KEY = config.secrets.openaiApiKey
   if (config.secrets.codexApiKey) runnerEnv.CODEX_API_KEY = config.secrets.codexApiKey
 
-  const scheduler = driver
+  // The scheduler asks the projects service (built below, from the same scheduler) for project workspaces.
+  let projects: ProjectService | null = null
+  const scheduler: Scheduler | null = driver
     ? new Scheduler({
         knex,
         databaseUrl,
@@ -130,6 +133,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         pollIntervalMs: config.pollIntervalMs,
         runnerEnv,
         codexAuthJson: config.secrets.codexAuthJson,
+        projectOf: async (run) => await projects!.projectOf(run),
       })
     : null
   const runs = new RunService({
@@ -141,8 +145,19 @@ export async function startService(config: Config, log: Logger): Promise<Running
     timeoutMaxS: config.runTimeoutMaxS,
     readMaxBytes: config.logReadMaxBytes,
   })
+  projects = new ProjectService({
+    knex,
+    layout,
+    runs,
+    scheduler,
+    unavailableReason: description,
+    log,
+    timeoutDefaultS: config.runTimeoutDefaultS,
+    timeoutMaxS: config.runTimeoutMaxS,
+  })
+  projects.start()
   await scheduler?.start()
-  const app = createApp({ knex, log, token, bodyLimitBytes: config.bodyLimitBytes, runs, layout, driver })
+  const app = createApp({ knex, log, token, bodyLimitBytes: config.bodyLimitBytes, runs, projects, layout, driver })
   const server = http.createServer(app.callback())
   server.keepAliveTimeout = 65_000
   await new Promise<void>((resolve, reject) => {
@@ -169,6 +184,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         server.closeAllConnections()
       })
       await scheduler?.stop()
+      await projects?.stop()
       await driver?.close()
       await knex.destroy()
       await embedded?.stop()

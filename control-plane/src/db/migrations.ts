@@ -59,6 +59,47 @@ const migrations: Migration[] = [
       await knex.schema.dropTable('runs')
     },
   },
+  {
+    // Projects API (SPEC section 2, "Projects"): a project is a workspace plus the runs (jobs)
+    // bound to it. Its status and summary are not stored: they follow its latest job, read
+    // through runs, so they can never disagree with it.
+    name: '20261123_002_projects',
+    async up(knex) {
+      await knex.schema.createTable('projects', (t) => {
+        t.uuid('id').primary()
+        t.text('instruction').notNullable()
+        // Absolute host path of DATA_DIR/projects/<id>/ when it was created.
+        t.text('workspace').notNullable()
+        // Codex config and model every job of the project runs with (a job may override the model).
+        t.text('config_toml').notNullable().defaultTo('')
+        t.text('model')
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now())
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now())
+      })
+      await knex.raw('CREATE INDEX projects_recent_idx ON projects (created_at DESC, id DESC)')
+      await knex.schema.alterTable('runs', (t) => {
+        t.uuid('project_id').references('projects.id').onDelete('RESTRICT')
+        t.text('job_type')
+        // The user's instruction for this job (the run's prompt wraps it).
+        t.text('job_instruction')
+        // The project's .codex/result.json as this job left it (the file is overwritten by the next job).
+        t.jsonb('project_result')
+      })
+      await knex.raw(
+        "ALTER TABLE runs ADD CONSTRAINT runs_job_type_check CHECK ((project_id IS NULL AND job_type IS NULL) OR (project_id IS NOT NULL AND job_type IN ('initial_project','edit')))",
+      )
+      await knex.raw('CREATE INDEX runs_project_idx ON runs (project_id, queued_at, id) WHERE project_id IS NOT NULL')
+    },
+    async down(knex) {
+      await knex.schema.alterTable('runs', (t) => {
+        t.dropColumn('project_result')
+        t.dropColumn('job_instruction')
+        t.dropColumn('job_type')
+        t.dropColumn('project_id')
+      })
+      await knex.schema.dropTable('projects')
+    },
+  },
 ]
 
 /** The knex MigrationSource over {@link migrations}. */

@@ -55,6 +55,12 @@ export interface RunRow {
   pre_commands: CommandOutcome[] | null
   post_commands: CommandOutcome[] | null
   git: { branch: string; commit: string | null; pushed: boolean } | null
+  /** Project the run is a job of (projects API), with its job type; null for plain runs. */
+  project_id: string | null
+  job_type: 'initial_project' | 'edit' | null
+  job_instruction: string | null
+  /** The project's `.codex/result.json` as this job left it; null until captured. */
+  project_result: Record<string, unknown> | null
 }
 
 /** What a new run is made of. */
@@ -66,6 +72,10 @@ export interface NewRun {
   timeout_s: number
   idempotency_key: string | null
   request_hash: string | null
+  /** Set for project jobs, in the same INSERT, so no scheduler can claim the run unlinked. */
+  project_id?: string | null
+  job_type?: 'initial_project' | 'edit' | null
+  job_instruction?: string | null
 }
 
 /**
@@ -76,8 +86,8 @@ export interface NewRun {
 export async function insertRun(knex: Knex, run: NewRun): Promise<{ run: RunRow; created: boolean }> {
   const inserted = await knex.raw<{ rows: RunRow[] }>(
     `WITH ins AS (
-       INSERT INTO runs (state_key, prompt, config_toml, request, timeout_s, idempotency_key, request_hash)
-       VALUES (?, ?, ?, ?::jsonb, ?, ?, ?)
+       INSERT INTO runs (state_key, prompt, config_toml, request, timeout_s, idempotency_key, request_hash, project_id, job_type, job_instruction)
+       VALUES (?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING *
      )
@@ -90,6 +100,9 @@ export async function insertRun(knex: Knex, run: NewRun): Promise<{ run: RunRow;
       run.timeout_s,
       run.idempotency_key,
       run.request_hash,
+      run.project_id ?? null,
+      run.job_type ?? null,
+      run.job_instruction ?? null,
       QUEUE_CHANNEL,
     ],
   )

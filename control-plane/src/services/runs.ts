@@ -56,6 +56,9 @@ export interface RunRecord {
   pre_commands: RunRow['pre_commands']
   post_commands: RunRow['post_commands']
   git: { branch: string | null; commit: string | null; pushed: boolean } | null
+  /** Project the run is a job of, and the job type; null for plain runs. */
+  project_id: string | null
+  job_type: RunRow['job_type']
   links: Record<string, string>
 }
 
@@ -110,6 +113,8 @@ export function toRecord(row: RunRow): RunRecord {
     git: r.git_branch
       ? { branch: r.git_branch, commit: row.git?.commit ?? null, pushed: row.git?.pushed ?? false }
       : null,
+    project_id: row.project_id ?? null,
+    job_type: row.job_type ?? null,
     links: runLinks(row.id),
   }
 }
