@@ -11,6 +11,10 @@ import { requestId } from './http/request-id.js'
 import { requireToken } from './http/auth.js'
 import { healthRoutes } from './routes/health.js'
 import { runRoutes } from './routes/runs.js'
+import { uiRoutes } from './routes/ui.js'
+import { openApiRoutes } from './routes/openapi.js'
+import { requestLogging } from './http/logging.js'
+import { metricsRoutes, type Metrics } from './metrics.js'
 import { projectRoutes } from './routes/projects.js'
 import type { ProjectService } from './services/projects.js'
 import type { RunService } from './services/runs.js'
@@ -26,6 +30,9 @@ export interface AppDeps {
   projects: ProjectService
   layout: DataLayout
   driver: RunnerDriver | null
+  metrics: Metrics
+  /** Run timeout default and maximum in seconds (the dispatch validator's limits, for /openapi.json). */
+  runLimits: { timeoutDefaultS: number; timeoutMaxS: number }
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -36,8 +43,12 @@ export function createApp(deps: AppDeps): Koa {
   const projectApi = projectRoutes(deps.projects)
 
   app.use(requestId())
+  app.use(requestLogging(deps.log))
+  app.use(deps.metrics.httpMiddleware())
   app.use(errorEnvelope(deps.log))
   app.use(health.routes())
+  app.use(uiRoutes().routes())
+  app.use(openApiRoutes(deps.runLimits).routes())
   app.use(requireToken(deps.token))
   app.use(
     bodyParser({
@@ -53,6 +64,7 @@ export function createApp(deps: AppDeps): Koa {
   )
   app.use(api.routes())
   app.use(api.allowedMethods())
+  app.use(metricsRoutes(deps.metrics).routes())
   app.use(projectApi.routes())
   app.use(projectApi.allowedMethods())
   return app

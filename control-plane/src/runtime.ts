@@ -20,6 +20,8 @@ import { ProcessDriver } from './drivers/process.js'
 import type { RunnerDriver } from './drivers/driver.js'
 import { Scheduler } from './queue/scheduler.js'
 import { RunService } from './services/runs.js'
+import { Metrics } from './metrics.js'
+import type Koa from 'koa'
 import { ProjectService } from './services/projects.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -38,6 +40,9 @@ export interface RunningService {
   scheduler: Scheduler | null
   driver: RunnerDriver | null
   layout: DataLayout
+  /** The Koa app (its routers are what /openapi.json documents). */
+  app: Koa
+  metrics: Metrics
   /** Stops the HTTP server, the scheduler (runners keep running), the database and embedded Postgres. */
   stop(): Promise<void>
 }
@@ -156,8 +161,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
     timeoutMaxS: config.runTimeoutMaxS,
   })
   projects.start()
+  const metrics = new Metrics(knex)
+  scheduler?.subscribe(metrics.onSchedulerEvent)
   await scheduler?.start()
-  const app = createApp({ knex, log, token, bodyLimitBytes: config.bodyLimitBytes, runs, projects, layout, driver })
+  const runLimits = { timeoutDefaultS: config.runTimeoutDefaultS, timeoutMaxS: config.runTimeoutMaxS }
+  const app = createApp({ knex, log, token, bodyLimitBytes: config.bodyLimitBytes, runs, projects, layout, driver, metrics, runLimits })
   const server = http.createServer(app.callback())
   server.keepAliveTimeout = 65_000
   await new Promise<void>((resolve, reject) => {
@@ -178,6 +186,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     scheduler,
     driver,
     layout,
+    app,
+    metrics,
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve())

@@ -73,7 +73,8 @@ const gitRepo = z
 
 const command = z.string().min(1).max(10_000)
 
-function dispatchSchema(limits: { timeoutDefaultS: number; timeoutMaxS: number }) {
+/** The dispatch body schema (also the source of the OpenAPI document's request body). */
+export function dispatchSchema(limits: { timeoutDefaultS: number; timeoutMaxS: number }) {
   return z
     .strictObject({
       prompt: z.string().min(1, 'must not be empty').max(MAX_PROMPT_CHARS),
