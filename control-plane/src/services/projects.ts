@@ -257,7 +257,7 @@ export class ProjectService {
    * @param body `{instruction, config_toml?, model?, timeout_s?}`.
    * @param q `wait` (`true`/`false`) and `timeout_s` (1-600 s, default 600): wait for the job to end.
    * @param signal aborts the wait (client gone); the project stays.
-   * @returns the project with its jobs: `queued` at once, or as it is when the wait ends.
+   * @returns the project with its job: as created (`queued`), or as it is when the wait ends.
    * @throws HttpError 400 naming bad fields, 503 without a runner backend.
    */
   async create(body: unknown, q: { wait?: string; timeout_s?: string }, signal?: AbortSignal): Promise<ProjectView> {
@@ -267,7 +267,7 @@ export class ProjectService {
     const id = crypto.randomUUID()
     const workspace = this.opts.layout.projectWorkspace(id)
     await this.opts.layout.ensureOwnedDirs(workspace)
-    await insertProject(this.opts.knex, {
+    const project = await insertProject(this.opts.knex, {
       id,
       instruction: b.instruction,
       workspace,
@@ -278,8 +278,12 @@ export class ProjectService {
       { id, config_toml: b.config_toml, model: b.model ?? null },
       { jobType: 'initial_project', instruction: b.instruction, model: null, timeoutS: b.timeout_s },
     )
-    if (wait) await this.waitForJob(job.id, wait.timeoutS * 1000, signal)
-    return await this.get(id)
+    if (wait) {
+      await this.waitForJob(job.id, wait.timeoutS * 1000, signal)
+      return await this.get(id)
+    }
+    // What was created, as created: a fast scheduler may already have claimed the job.
+    return toProjectView({ ...project, status: job.status, summary: null, latest_job_id: job.id, job_count: 1 }, [job])
   }
 
   /** Queues a job of a project as a run (state key and workspace = the project). */
