@@ -300,3 +300,26 @@ t.test('files: listing, text, binary, size cap, and nothing outside the workspac
   t.equal(fs.statSync(sentinel).atimeMs, old.getTime(), 'the sentinel outside the workspace was never read')
   t.equal(fs.statSync(sentinelInData).atimeMs, old.getTime(), 'the sentinel in the data dir was never read')
 })
+
+t.test("a job's result is never taken from a .codex that points outside the workspace", async (t) => {
+  const p = await createProject(t)
+  const job = p.jobs[0]
+  const SECRET = 'SENTINEL-result-outside-4c1e'
+  const outside = path.join(svc.dataDir, 'outside-codex')
+  fs.mkdirSync(outside)
+  fs.writeFileSync(path.join(outside, 'request.json'), JSON.stringify({ project_id: p.project_id, job_id: job.job_id }))
+  fs.writeFileSync(path.join(outside, 'result.json'), JSON.stringify({ status: 'success', summary: SECRET }))
+  fs.symlinkSync(outside, path.join(svc.dataDir, 'projects', p.project_id, '.codex'))
+  t.equal((await svc.api(`/runs/${job.run_id}/cancel`, { method: 'POST' })).status, 200)
+  const text = await (await svc.api(`/api/v1/projects/${p.project_id}/jobs/${job.job_id}`)).text()
+  t.equal(JSON.parse(text).status, 'canceled')
+  t.equal(JSON.parse(text).result, null, 'no result captured')
+  t.notOk(text.includes(SECRET))
+  const project = await (await svc.api(`/api/v1/projects/${p.project_id}`)).text()
+  t.notOk(project.includes(SECRET))
+
+  // Once the workspace is gone, files answer 404/empty rather than 500.
+  fs.rmSync(path.join(svc.dataDir, 'projects', p.project_id), { recursive: true })
+  t.same(await (await svc.api(`/api/v1/projects/${p.project_id}/files`)).json(), { files: [], truncated: false })
+  t.equal((await svc.api(`/api/v1/projects/${p.project_id}/files/index.html`)).status, 404)
+})

@@ -427,9 +427,7 @@ export class ProjectService {
    */
   async listFiles(id: string): Promise<{ files: WorkspaceFile[]; truncated: boolean }> {
     await this.project(id)
-    const workspace = this.opts.layout.projectWorkspace(id)
-    await this.opts.layout.ensureOwnedDirs(workspace)
-    return await listWorkspaceFiles(workspace)
+    return await listWorkspaceFiles(this.opts.layout.projectWorkspace(id))
   }
 
   /**

@@ -82,11 +82,15 @@ function inside(root: string, child: string): boolean {
  * Every file under `root`, recursively, sorted by path; `.git` directories are left out.
  * Symlinks are never followed into directories; a symlink to a regular file inside the workspace
  * is listed with its target's size, any other symlink is left out.
- * @returns `{files, truncated}`; `truncated` when more than {@link MAX_LISTED_FILES} exist.
- * @throws when `root` does not exist.
+ * @returns `{files, truncated}`; `truncated` when more than {@link MAX_LISTED_FILES} exist. A
+ *   missing workspace has no files.
  */
 export async function listWorkspaceFiles(root: string): Promise<{ files: WorkspaceFile[]; truncated: boolean }> {
-  const rootReal = await fs.realpath(root)
+  const rootReal = await fs.realpath(root).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null
+    throw err
+  })
+  if (rootReal === null) return { files: [], truncated: false }
   const files: WorkspaceFile[] = []
   let truncated = false
   const walk = async (dir: string, rel: string): Promise<void> => {
@@ -133,7 +137,10 @@ export async function listWorkspaceFiles(root: string): Promise<{ files: Workspa
 export async function readWorkspaceFile(root: string, segments: string[], maxBytes: number): Promise<WorkspaceFileContents> {
   const rel = segments.join('/')
   if (segments.some((s) => HIDDEN_DIRS.has(s))) throw fileNotFound(rel)
-  const rootReal = await fs.realpath(root)
+  const rootReal = await fs.realpath(root).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw fileNotFound(rel)
+    throw err
+  })
   let real: string
   try {
     real = await fs.realpath(path.join(rootReal, ...segments))
