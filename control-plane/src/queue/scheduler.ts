@@ -274,10 +274,12 @@ export class Scheduler {
    * @param exitCode the runner's exit code, or null when it vanished.
    */
   private async collect(runId: string, exitCode: number | null): Promise<void> {
-    const row = await getRun(this.opts.knex, runId)
     const result = await readResult(this.opts.layout.runResult(runId))
-    if (row && row.status === 'running') await this.finish(runId, decideOutcome(row, exitCode, result))
+    // The result is on disk, so the runner can go before the status is written: a crash in
+    // between is reconciled from result.json, and clients never see a final run with a container.
     await this.opts.driver.remove(runId).catch((err) => this.opts.log.warn({ err, run_id: runId }, 'removing runner failed'))
+    const row = await getRun(this.opts.knex, runId)
+    if (row && row.status === 'running') await this.finish(runId, decideOutcome(row, exitCode, result))
     this.release(runId)
   }
 
