@@ -112,7 +112,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     const dir = path.join(config.dataDir, 'postgres', 'cluster')
     embedded = await startEmbeddedPostgres({ dir })
     databaseUrl = embedded.url
-    databaseDescription = `embedded postgres at 127.0.0.1:${embedded.port}, data in ${dir}`
+    databaseDescription = `embedded postgres at 127.0.0.1:${embedded.port}, data in ${embedded.dir}`
   }
   const knex = createKnex(databaseUrl)
   await migrate(knex)

@@ -16,7 +16,30 @@ export interface EmbeddedDatabase {
   /** `postgres://postgres:<password>@127.0.0.1:<port>/<database>` */
   url: string
   port: number
+  /** Where the cluster lives (see {@link clusterDirForRoot} for when that is not the asked-for dir). */
+  dir: string
   stop(): Promise<void>
+}
+
+/**
+ * As root, Postgres runs as the `postgres` user, which must be able to reach the cluster
+ * directory. When an ancestor of `preferred` is closed to others (a home directory of mode 700,
+ * say), the cluster goes to `/var/lib/codex-dispatcher/embedded-postgres/<name>` instead of
+ * loosening the permissions of the user's directories.
+ */
+export async function clusterDirForRoot(preferred: string): Promise<string> {
+  // The cluster's own parent is opened up by startEmbeddedPostgres; its ancestors are not.
+  let dir = path.dirname(path.dirname(preferred))
+  for (;;) {
+    const st = await fs.stat(dir).catch(() => null)
+    if (st && (st.mode & 0o001) === 0) {
+      const name = preferred.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+/, '')
+      return path.join('/var/lib/codex-dispatcher/embedded-postgres', name)
+    }
+    const up = path.dirname(dir)
+    if (up === dir) return preferred
+    dir = up
+  }
 }
 
 /** Asks the kernel for a free TCP port on loopback. */
@@ -46,10 +69,10 @@ export async function startEmbeddedPostgres(opts: {
   database?: string
   onLog?: (line: string) => void
 }): Promise<EmbeddedDatabase> {
-  const dir = path.resolve(opts.dir)
+  const isRoot = os.userInfo().uid === 0
+  const dir = isRoot ? await clusterDirForRoot(path.resolve(opts.dir)) : path.resolve(opts.dir)
   const port = opts.port ?? (await freePort())
   const database = opts.database ?? 'codex_dispatcher'
-  const isRoot = os.userInfo().uid === 0
   await fs.mkdir(path.dirname(dir), { recursive: true })
   if (isRoot) await fs.chmod(path.dirname(dir), 0o777)
   const password = 'postgres'
@@ -82,6 +105,7 @@ export async function startEmbeddedPostgres(opts: {
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
     port,
+    dir,
     stop: () => pg.stop(),
   }
 }
