@@ -65,6 +65,8 @@ export function runRoutes(runs: RunService, layout: DataLayout): Router {
     await runs.get(id)
     const resumeFrom = Number(ctx.get('Last-Event-ID') || ctx.query.offset || 0)
     const start = Number.isSafeInteger(resumeFrom) && resumeFrom >= 0 ? resumeFrom : 0
+    // Koa's default status is 404 until a body is set, and better-sse answers with res.statusCode.
+    ctx.status = 200
     ctx.respond = false
     ctx.res.setHeader('X-Request-Id', String(ctx.state.requestId))
     const session = await createSession(ctx.req, ctx.res, {

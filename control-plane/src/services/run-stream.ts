@@ -8,6 +8,32 @@ import path from 'node:path'
 import type { LogWindow } from './log-window.js'
 import type { RunStatus } from '../queue/store.js'
 
+/** How long an ended run's stream waits for the scheduler's final log line, ms. */
+const FINISH_LINE_GRACE_MS = 1000
+
+/**
+ * Whether the log's last line is the scheduler's `dispatcher.run.finished` event, or there is no
+ * log at all (a run canceled while queued never gets one).
+ */
+async function endsWithFinishLine(file: string): Promise<boolean> {
+  let handle: fs.promises.FileHandle
+  try {
+    handle = await fs.promises.open(file, 'r')
+  } catch {
+    return true
+  }
+  try {
+    const { size } = await handle.stat()
+    const length = Math.min(size, 4096)
+    const buf = Buffer.alloc(length)
+    await handle.read(buf, 0, length, size - length)
+    const last = buf.toString('utf8').trimEnd().split('\n').pop() ?? ''
+    return last.includes('"type":"dispatcher.run.finished"')
+  } finally {
+    await handle.close()
+  }
+}
+
 /** One item of a followed log. */
 export type FollowItem =
   | { kind: 'line'; line: string; json: unknown | undefined; nextOffset: number }
@@ -49,6 +75,7 @@ export async function* followRunLog(
       // the run directory does not exist yet (still queued); the poll covers it
     }
   }
+  let graceUsed = false
   signal.addEventListener('abort', poke)
   try {
     for (;;) {
@@ -73,13 +100,18 @@ export async function* followRunLog(
         offset = win.next_offset
         continue
       }
+      // The scheduler records the final status before it appends its `dispatcher.run.finished`
+      // line; wait (once, briefly) for that line so a stream never ends one line short.
       if (before.ended && win.next_offset === win.size) {
-        yield { kind: 'end', status: before.status, reason: before.reason, nextOffset: offset }
-        return
+        if (graceUsed || (await endsWithFinishLine(src.logFile))) {
+          yield { kind: 'end', status: before.status, reason: before.reason, nextOffset: offset }
+          return
+        }
+        graceUsed = true
       }
       await new Promise<void>((resolve) => {
         wake = resolve
-        setTimeout(poke, pollMs)
+        setTimeout(poke, graceUsed ? FINISH_LINE_GRACE_MS : pollMs)
       })
     }
   } finally {
