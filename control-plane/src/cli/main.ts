@@ -268,10 +268,17 @@ projects
   .command('create')
   .description('Create a project from an instruction (its initial job starts at once)')
   .argument('<instruction...>')
+  .option('--config-toml <toml>', "Codex config for the project's jobs (TOML text)")
+  .option('--config-file <file>', 'read config_toml from a file')
+  .option('-m, --model <model>', 'model override')
   .option('--follow', "stream the initial job's log until it ends")
-  .action(async (words: string[], o: { follow?: boolean }) => {
+  .action(async (words: string[], o: { follow?: boolean; configToml?: string; configFile?: string; model?: string }) => {
     const api = client()
-    const p = await api.request('POST', '/api/v1/projects', { instruction: words.join(' ') })
+    const body: Record<string, unknown> = { instruction: words.join(' ') }
+    const config = o.configFile ? fs.readFileSync(o.configFile, 'utf8') : o.configToml
+    if (config !== undefined) body.config_toml = config
+    if (o.model) body.model = o.model
+    const p = await api.request('POST', '/api/v1/projects', body)
     if (globals().json && !o.follow) printJson(p)
     else if (!globals().json) showProject(p)
     if (o.follow && p.latest_job_id) process.exitCode = await follow(api, p.latest_job_id, false)
