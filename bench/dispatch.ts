@@ -39,7 +39,9 @@ async function main(): Promise<void> {
   const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg', 'cluster') })
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const server: ChildProcess = spawn(process.execPath, ['dist/control-plane/src/server.js'], {
+  // BENCH_CPU_PROFILE=<dir> writes a V8 CPU profile of the server process there.
+  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`] : []
+  const server: ChildProcess = spawn(process.execPath, [...profile, 'dist/control-plane/src/server.js'], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -110,7 +112,8 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 50))
       }
       const b0 = performance.now()
-      const c = await docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: { bench: `bare-${i}` } })
+      // Same network mode as the runners (host in this bench), so only the dispatch path differs.
+      const c = await docker.createContainer({ Image: image, Entrypoint: ['true'], Labels: { bench: `bare-${i}` }, HostConfig: { NetworkMode: 'host' } })
       await c.start()
       bare.push((await waitStart(`bare-${i}`)) - b0)
       await c.remove({ force: true })

@@ -3,6 +3,7 @@
  * Runs move `queued → running → succeeded | failed | canceled`; every transition is a guarded
  * UPDATE so each run is claimed once and reaches a final status exactly once.
  */
+import crypto from 'node:crypto'
 import type { Knex } from 'knex'
 import type { CommandOutcome, RunUsage } from '../../../runner-image/src/contract.js'
 
@@ -78,42 +79,122 @@ export interface NewRun {
   job_instruction?: string | null
 }
 
+const INSERT_COLUMNS = [
+  'id',
+  'state_key',
+  'prompt',
+  'config_toml',
+  'request',
+  'timeout_s',
+  'idempotency_key',
+  'request_hash',
+  'project_id',
+  'job_type',
+  'job_instruction',
+] as const
+
 /**
- * Inserts a queued run and notifies schedulers in the same statement.
- * With an idempotency key already used, nothing is inserted and the existing run is returned.
- * @returns `{run, created}`; `created` is false for an idempotent repeat.
+ * Inserts queued runs in one statement (one commit) and notifies schedulers in it. Runs whose
+ * idempotency key is already used are not inserted; the existing run is returned for them.
+ * @returns one `{run, created}` per input, in input order; `created` is false for a repeat.
+ * @throws the database error when the statement fails (nothing of the batch is inserted).
  */
-export async function insertRun(knex: Knex, run: NewRun): Promise<{ run: RunRow; created: boolean }> {
-  const inserted = await knex.raw<{ rows: RunRow[] }>(
+export async function insertRuns(knex: Knex, runs: NewRun[]): Promise<{ run: RunRow; created: boolean }[]> {
+  const withIds = runs.map((r) => ({ ...r, id: crypto.randomUUID() }))
+  const values = withIds.map(() => '(?::uuid, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?)').join(', ')
+  const bindings = withIds.flatMap((r) => [
+    r.id,
+    r.state_key,
+    r.prompt,
+    r.config_toml,
+    JSON.stringify(r.request),
+    r.timeout_s,
+    r.idempotency_key,
+    r.request_hash,
+    r.project_id ?? null,
+    r.job_type ?? null,
+    r.job_instruction ?? null,
+  ])
+  const res = await knex.raw<{ rows: RunRow[] }>(
     `WITH ins AS (
-       INSERT INTO runs (state_key, prompt, config_toml, request, timeout_s, idempotency_key, request_hash, project_id, job_type, job_instruction)
-       VALUES (?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?)
+       INSERT INTO runs (${INSERT_COLUMNS.join(', ')})
+       VALUES ${values}
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING *
      )
-     SELECT ins.*, pg_notify(?, ins.id::text) AS notified FROM ins`,
-    [
-      run.state_key,
-      run.prompt,
-      run.config_toml,
-      JSON.stringify(run.request),
-      run.timeout_s,
-      run.idempotency_key,
-      run.request_hash,
-      run.project_id ?? null,
-      run.job_type ?? null,
-      run.job_instruction ?? null,
-      QUEUE_CHANNEL,
-    ],
+     SELECT ins.*, (SELECT pg_notify(?, '')) AS notified FROM ins`,
+    [...bindings, QUEUE_CHANNEL],
   )
-  const row = inserted.rows[0]
-  if (row) {
+  const inserted = new Map<string, RunRow>()
+  for (const row of res.rows) {
     delete (row as Partial<RunRow> & { notified?: unknown }).notified
-    return { run: row, created: true }
+    inserted.set(row.id, row)
   }
-  const existing = await knex<RunRow>('runs').where({ idempotency_key: run.idempotency_key }).first()
-  if (!existing) throw new Error('idempotency conflict without an existing run')
-  return { run: existing, created: false }
+  const repeatedKeys = withIds.filter((r) => !inserted.has(r.id)).map((r) => r.idempotency_key)
+  const existing = new Map<string, RunRow>()
+  if (repeatedKeys.length) {
+    for (const row of await knex<RunRow>('runs').whereIn('idempotency_key', repeatedKeys as string[])) {
+      existing.set(row.idempotency_key!, row)
+    }
+  }
+  return withIds.map((r) => {
+    const row = inserted.get(r.id)
+    if (row) return { run: row, created: true }
+    const prior = r.idempotency_key ? existing.get(r.idempotency_key) : undefined
+    if (!prior) throw new Error('idempotency conflict without an existing run')
+    return { run: prior, created: false }
+  })
+}
+
+/** Inserts one queued run; see {@link insertRuns}. */
+export async function insertRun(knex: Knex, run: NewRun): Promise<{ run: RunRow; created: boolean }> {
+  return (await insertRuns(knex, [run]))[0]
+}
+
+/**
+ * Group commit for dispatch: concurrent inserts are gathered while the previous statement is in
+ * flight and written together, one commit (one WAL flush) per batch instead of one per run. An
+ * idle inserter writes a lone run at once, so there is no added latency at low load. If a batch
+ * fails, its runs are retried one by one so a single bad run fails alone.
+ */
+export class RunInserter {
+  private pending: { run: NewRun; resolve: (v: { run: RunRow; created: boolean }) => void; reject: (e: unknown) => void }[] = []
+  private flushing = false
+
+  /** @param maxBatch most runs in one INSERT. */
+  constructor(
+    private readonly knex: Knex,
+    private readonly maxBatch = 256,
+  ) {}
+
+  /** Queues one run for the next batch; resolves when its batch has committed. */
+  insert(run: NewRun): Promise<{ run: RunRow; created: boolean }> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ run, resolve, reject })
+      if (!this.flushing) void this.flush()
+    })
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, this.maxBatch)
+        try {
+          const results = await insertRuns(this.knex, batch.map((b) => b.run))
+          batch.forEach((b, i) => b.resolve(results[i]))
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0].reject(err)
+            continue
+          }
+          await Promise.all(batch.map((b) => insertRun(this.knex, b.run).then(b.resolve, b.reject)))
+        }
+      }
+    } finally {
+      this.flushing = false
+    }
+  }
 }
 
 /**

@@ -73,8 +73,23 @@ const gitRepo = z
 
 const command = z.string().min(1).max(10_000)
 
-/** The dispatch body schema (also the source of the OpenAPI document's request body). */
+const schemaCache = new Map<string, ReturnType<typeof buildDispatchSchema>>()
+
+/**
+ * The dispatch body schema (also the source of the OpenAPI document's request body). Built once
+ * per set of limits: zod compiles a schema on its first parse, which is too costly per request.
+ */
 export function dispatchSchema(limits: { timeoutDefaultS: number; timeoutMaxS: number }) {
+  const key = `${limits.timeoutDefaultS}/${limits.timeoutMaxS}`
+  let schema = schemaCache.get(key)
+  if (!schema) {
+    schema = buildDispatchSchema(limits)
+    schemaCache.set(key, schema)
+  }
+  return schema
+}
+
+function buildDispatchSchema(limits: { timeoutDefaultS: number; timeoutMaxS: number }) {
   return z
     .strictObject({
       prompt: z.string().min(1, 'must not be empty').max(MAX_PROMPT_CHARS),

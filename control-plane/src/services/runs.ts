@@ -13,7 +13,7 @@ import {
   FINAL_STATUSES,
   cancelQueuedRun,
   getRun,
-  insertRun,
+  RunInserter,
   listRuns,
   setThread,
   type NewRun,
@@ -120,7 +120,11 @@ export function toRecord(row: RunRow): RunRecord {
 }
 
 export class RunService {
-  constructor(private readonly opts: RunServiceOptions) {}
+  private readonly inserter: RunInserter
+
+  constructor(private readonly opts: RunServiceOptions) {
+    this.inserter = new RunInserter(opts.knex)
+  }
 
   /**
    * Validates and queues a run.
@@ -145,7 +149,7 @@ export class RunService {
       throw validationError([{ field: 'Idempotency-Key', message: 'must be 1-255 characters' }])
     }
     const hash = crypto.createHash('sha256').update(JSON.stringify(fields)).digest('hex')
-    const res = await insertRun(this.opts.knex, {
+    const res = await this.inserter.insert({
       ...fields,
       idempotency_key: idempotencyKey ?? null,
       request_hash: idempotencyKey ? hash : null,
