@@ -32,6 +32,7 @@ const schema = z.object({
     .default('auto'),
   DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
   RUNNER_IMAGE: z.string().min(1).default('codex-dispatcher-runner:latest'),
+  RUNNER_BASE_IMAGE: z.string().min(1).default('node:20-bookworm-slim'),
   RUNNER_CONCURRENCY: intFromEnv(2, 1, 256),
   RUN_TIMEOUT_DEFAULT_S: intFromEnv(3600, 1, 7 * 24 * 3600),
   RUN_TIMEOUT_MAX_S: intFromEnv(4 * 3600, 1, 7 * 24 * 3600),
@@ -90,6 +91,8 @@ export interface Config {
   runnerBackend: RunnerBackend | 'auto'
   dockerSocket: string
   runnerImage: string
+  /** FROM image used when the runner image is built at start-up from a source checkout. */
+  runnerBaseImage: string
   runnerConcurrency: number
   /** Default and maximum wall-clock limits for a run, in seconds. */
   runTimeoutDefaultS: number
@@ -165,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     runnerBackend: e.RUNNER_BACKEND,
     dockerSocket: e.DOCKER_SOCKET,
     runnerImage: e.RUNNER_IMAGE,
+    runnerBaseImage: e.RUNNER_BASE_IMAGE,
     runnerConcurrency: e.RUNNER_CONCURRENCY,
     runTimeoutDefaultS: e.RUN_TIMEOUT_DEFAULT_S,
     runTimeoutMaxS: e.RUN_TIMEOUT_MAX_S,

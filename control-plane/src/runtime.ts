@@ -85,8 +85,7 @@ async function chooseDriver(config: Config, log: Logger): Promise<{ driver: Runn
   }
   const driver = docker()
   try {
-    await driver.ping()
-    return { driver, description: `docker (${config.dockerSocket}, image ${config.runnerImage})` }
+    await driver.pingDaemon()
   } catch (err) {
     if (config.runnerBackend === 'docker') throw new Error(`RUNNER_BACKEND=docker but the Docker daemon does not answer: ${(err as Error).message}`)
     return {
@@ -94,6 +93,9 @@ async function chooseDriver(config: Config, log: Logger): Promise<{ driver: Runn
       description: `none: no Docker daemon answers at ${config.dockerSocket}; dispatch answers 503 (set RUNNER_BACKEND=process for development)`,
     }
   }
+  const image = await driver.ensureImage({ baseImage: config.runnerBaseImage, repoRoot, log })
+  const imageNote = image === 'missing' ? ' (MISSING: runs will fail and /readyz answers 503 until it is pulled)' : image === 'built' ? ' (built now)' : ''
+  return { driver, description: `docker (${config.dockerSocket}, image ${config.runnerImage}${imageNote})` }
 }
 
 /**

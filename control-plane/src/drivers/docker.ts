@@ -6,7 +6,9 @@
  */
 import Docker from 'dockerode'
 import { CONTAINER_PATHS, RUNNER_ENV } from '../../../runner-image/src/contract.js'
+import type { Logger } from 'pino'
 import type { RunnerDriver, RunnerSpec, RunnerState } from './driver.js'
+import { ensureRunnerImage, type RunnerImageState } from './runner-image.js'
 
 export interface DockerDriverOptions {
   socketPath: string
@@ -37,8 +39,21 @@ export class DockerDriver implements RunnerDriver {
     this.docker = new Docker({ socketPath: opts.socketPath })
   }
 
+  /** Resolves when the daemon answers and has the runner image (readiness). */
   async ping(): Promise<void> {
     await this.docker.ping()
+    const present = await this.docker.getImage(this.opts.image).inspect().then(() => true, () => false)
+    if (!present) throw new Error(`runner image ${this.opts.image} is not on the Docker daemon`)
+  }
+
+  /** Resolves when the daemon answers, image or not. */
+  async pingDaemon(): Promise<void> {
+    await this.docker.ping()
+  }
+
+  /** Builds the runner image from a source checkout when it is missing (see runner-image.ts). */
+  async ensureImage(opts: { baseImage: string; repoRoot: string; log: Logger }): Promise<RunnerImageState> {
+    return await ensureRunnerImage(this.docker, { tag: this.opts.image, ...opts })
   }
 
   async start(spec: RunnerSpec): Promise<string> {
