@@ -54,7 +54,16 @@ export interface SchedulerOptions {
    * Resolves the workspace and project identity of a run bound to a project (projects API);
    * returns null for plain runs.
    */
-  projectOf?: (run: RunRow) => Promise<{ workspace: string; project: RunProjectSpec } | null>
+  projectOf?: (run: RunRow) => Promise<ProjectBinding | null>
+}
+
+/** How a claimed run is bound to a project (projects API). */
+export interface ProjectBinding {
+  /** Host path of the project's workspace, mounted as the run's workspace. */
+  workspace: string
+  project: RunProjectSpec
+  /** Codex thread to resume when the run's own request names none (an edit continues the project). */
+  conversationId: string | null
 }
 
 interface ActiveRun {
@@ -231,7 +240,7 @@ export class Scheduler {
       state_key: run.state_key,
       workdir_rel: r.workdir_rel,
       model: r.model,
-      conversation_id: r.conversation_id,
+      conversation_id: r.conversation_id ?? project?.conversationId ?? null,
       fork: r.fork,
       pre_commands: r.pre_commands,
       post_commands: r.post_commands,

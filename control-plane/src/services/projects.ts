@@ -20,7 +20,7 @@ import { parse as parseToml } from 'smol-toml'
 import type { RunProjectSpec } from '../../../runner-image/src/contract.js'
 import { HttpError, notFound, validationError } from '../http/errors.js'
 import type { DataLayout } from '../drivers/layout.js'
-import type { Scheduler } from '../queue/scheduler.js'
+import type { ProjectBinding, Scheduler } from '../queue/scheduler.js'
 import { FINAL_STATUSES, getRun, type RunRow, type RunStatus } from '../queue/store.js'
 import {
   getProject,
@@ -449,24 +449,22 @@ export class ProjectService {
    * @returns null for plain runs.
    * @throws when the run's project row is gone (the run then fails to start).
    */
-  async projectOf(run: RunRow): Promise<{ workspace: string; project: RunProjectSpec } | null> {
+  async projectOf(run: RunRow): Promise<ProjectBinding | null> {
     if (!run.project_id || !run.job_type) return null
     const project = await getProject(this.opts.knex, run.project_id)
     if (!project) throw new Error(`project ${run.project_id} of run ${run.id} does not exist`)
     const workspace = this.opts.layout.projectWorkspace(project.id)
     const previous = await previousEndedJob(this.opts.knex, project.id, run)
     if (previous && !previous.project_result) await this.captureResult(previous)
+    let conversationId: string | null = null
     if (run.job_type === 'edit' && !run.request.conversation_id) {
-      const thread = await latestProjectThread(this.opts.knex, project.id, run)
-      if (thread) {
-        await setJobConversation(this.opts.knex, run.id, thread)
-        // The scheduler builds meta.json from this row after the hook returns.
-        run.request.conversation_id = thread
-      }
+      conversationId = await latestProjectThread(this.opts.knex, project.id, run)
+      if (conversationId) await setJobConversation(this.opts.knex, run.id, conversationId)
     }
     return {
       workspace,
       project: { project_id: project.id, job_id: run.id, job_type: run.job_type, instruction: run.job_instruction ?? '' },
+      conversationId,
     }
   }
 
