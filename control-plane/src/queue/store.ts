@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto'
 import type { Knex } from 'knex'
-import type { CommandOutcome, RunUsage } from '../../../runner-image/src/contract.js'
+import type { CommandOutcome, RunMeta, RunUsage } from '../../../runner-image/src/contract.js'
 
 /** Postgres channel the scheduler LISTENs on; a NOTIFY on it means "a run was queued". */
 export const QUEUE_CHANNEL = 'codex_dispatcher_queue'
@@ -13,14 +13,11 @@ export const QUEUE_CHANNEL = 'codex_dispatcher_queue'
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled'
 export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'canceled']
 
-/** Request fields stored with a run besides prompt and config (already validated). */
-export interface RunRequest {
-  workdir_rel: string | null
-  model: string | null
-  conversation_id: string | null
-  fork: boolean
-  pre_commands: string[]
-  post_commands: string[]
+/**
+ * Request fields stored with a run besides prompt and config (already validated): the agent
+ * settings as the bundle's meta.json carries them, and the git fields as the client sent them.
+ */
+export type RunRequest = Pick<RunMeta, 'workdir_rel' | 'model' | 'conversation_id' | 'fork' | 'pre_commands' | 'post_commands'> & {
   git_repo: string | null
   git_branch: string | null
   git_base: string
@@ -64,20 +61,12 @@ export interface RunRow {
   project_result: Record<string, unknown> | null
 }
 
-/** What a new run is made of. */
-export interface NewRun {
-  state_key: string
-  prompt: string
-  config_toml: string
-  request: RunRequest
-  timeout_s: number
-  idempotency_key: string | null
-  request_hash: string | null
-  /** Set for project jobs, in the same INSERT, so no scheduler can claim the run unlinked. */
-  project_id?: string | null
-  job_type?: 'initial_project' | 'edit' | null
-  job_instruction?: string | null
-}
+/**
+ * What a new run is made of. The project fields are set for project jobs, in the same INSERT, so
+ * no scheduler can claim the run unlinked.
+ */
+export type NewRun = Pick<RunRow, 'state_key' | 'prompt' | 'config_toml' | 'request' | 'timeout_s' | 'idempotency_key' | 'request_hash'> &
+  Partial<Pick<RunRow, 'project_id' | 'job_type' | 'job_instruction'>>
 
 const INSERT_COLUMNS = [
   'id',
