@@ -8,8 +8,8 @@ import type { Context, Next } from 'koa'
 import type { Logger } from 'pino'
 
 /**
- * Paths pino redacts in every line of the service's logger (defence in depth: handlers that log an
- * object holding a secret by mistake). Used by server.ts and tests building the same logger.
+ * Paths a pino logger should redact (defence in depth, for a handler that logs an object holding a
+ * secret by mistake): a superset of server.ts's list, which the owner of server.ts may adopt.
  */
 export const LOG_REDACT_PATHS = [
   '*.token',

@@ -224,6 +224,8 @@ export const CLIENT_JS = String.raw`
           }))]);
         } else if (item.type === 'todo_list' && t !== 'item.started') {
           add('todo', 'Plan', [el('ul', {}, (item.items || []).map(function (x) { return el('li', { text: (x.completed ? '☑ ' : '☐ ') + x.text }); }))]);
+        } else if (item.type === 'error' && t === 'item.completed') {
+          add('warning', 'Codex warning', [el('p', { text: item.message })]);
         } else if (t === 'item.completed' && item.type !== 'agent_message' && item.type !== 'reasoning') {
           add('other', item.type, [el('code', { text: JSON.stringify(item).slice(0, 400) })]);
         }
@@ -241,7 +243,7 @@ export const CLIENT_JS = String.raw`
       else if (t === 'runner.git.pushed') add('system', 'Pushed ' + ev.branch + ' at ' + String(ev.commit).slice(0, 10));
       else if (t === 'runner.codex.started') add('system', 'Codex started');
       else if (t === 'runner.codex.exited') add('system', 'Codex exited with code ' + ev.exit_code);
-      else if (t === 'runner.finished' || t === 'dispatcher.run.finished') add(ev.status === 'succeeded' ? 'system' : 'error', 'Run ' + ev.status + (ev.reason ? ' (' + ev.reason + ')' : ''), ev.message ? [el('p', { text: ev.message })] : []);
+      else if (t === 'dispatcher.run.finished') add(ev.status === 'succeeded' ? 'system' : 'error', 'Run ' + ev.status + (ev.reason ? ' (' + ev.reason + ')' : ''), ev.message ? [el('p', { text: ev.message })] : []);
     }
     function onMessage(event, data, id) {
       if (id !== null) lastId = id;

@@ -38,7 +38,7 @@ pre.raw { max-height: 70vh; font-size: 12px; white-space: pre-wrap; word-break: 
 .entry { border-left: 3px solid var(--line); padding: .2rem .6rem; }
 .entry .label { font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 .entry p { margin: .2rem 0; white-space: pre-wrap; }
-.entry-agent { border-color: var(--run); } .entry-error { border-color: var(--bad); } .entry-files { border-color: var(--ok); }
+.entry-agent { border-color: var(--run); } .entry-warning { border-color: var(--wait); } .entry-error { border-color: var(--bad); } .entry-files { border-color: var(--ok); }
 .entry-command pre.output { max-height: 16rem; font-size: 12px; }
 .entry-command pre.output:empty { display: none; }
 .exit { margin-left: .6rem; font-size: .8rem; } .exit.ok { color: var(--ok); } .exit.bad { color: var(--bad); }
