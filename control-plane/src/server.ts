@@ -5,8 +5,8 @@
 import { pino } from 'pino'
 import { ConfigError, loadConfig } from './config.js'
 import { startService } from './runtime.js'
+import { LOG_REDACT_PATHS } from './http/logging.js'
 
-const REDACT = ['*.token', '*.password', '*.secret', 'req.headers.authorization', 'req.headers["x-dispatch-token"]']
 
 async function main(): Promise<void> {
   let config
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
     }
     throw err
   }
-  const log = pino({ level: config.logLevel, redact: REDACT })
+  const log = pino({ level: config.logLevel, redact: LOG_REDACT_PATHS })
   const service = await startService(config, log)
   console.log(`codex-dispatcher control plane listening on ${service.url}`)
   console.log(`  token:    ${service.tokenSource === 'DISPATCH_TOKEN' ? 'from DISPATCH_TOKEN' : `kept in ${service.tokenSource} (send it as X-Dispatch-Token)`}`)

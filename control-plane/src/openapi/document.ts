@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 import { dispatchSchema } from '../services/dispatch-request.js'
+import { createJobSchema, createProjectSchema } from '../services/projects.js'
 import * as s from './schemas.js'
 
 type Content = { schema: z.ZodType; io?: 'input' | 'output' } | { type: string; description?: string }
@@ -55,7 +56,7 @@ export function routeTable(limits: { timeoutDefaultS: number; timeoutMaxS: numbe
       responses: { 200: { description: 'the jobs', json: s.projectJobList }, 401: err('missing or wrong token'), 404: err(`unknown ${id}`) },
     },
     {
-      method: 'post', path: `${prefix}/jobs`, auth: true, summary: 'Start an edit job against the workspace', body: s.createJobBody,
+      method: 'post', path: `${prefix}/jobs`, auth: true, summary: 'Start an edit job against the workspace', body: createJobSchema(limits.timeoutMaxS),
       responses: { 202: { description: 'the job, queued', json: s.projectJob }, 400: err('invalid body'), 401: err('missing or wrong token'), 404: err(`unknown ${id}`), 503: err('no runner backend') },
     },
     {
@@ -118,7 +119,7 @@ export function routeTable(limits: { timeoutDefaultS: number; timeoutMaxS: numbe
       },
     },
     {
-      method: 'post', path: '/api/v1/projects', auth: true, summary: 'Create a project and its initial job', body: s.createProjectBody,
+      method: 'post', path: '/api/v1/projects', auth: true, summary: 'Create a project and its initial job', body: createProjectSchema(limits.timeoutMaxS),
       responses: { 201: { description: 'the project', json: s.project }, 400: err('invalid body'), 401: err('missing or wrong token'), 503: err('no runner backend') },
     },
     { method: 'get', path: '/api/v1/projects', auth: true, summary: 'List projects', responses: { 200: { description: 'projects', json: s.projectList }, 401: err('missing or wrong token') } },

@@ -80,7 +80,7 @@ export const openApiDocument = z.looseObject({ openapi: z.literal('3.1.0'), info
 /** `event: end` data of `GET /runs/:id/stream`. */
 export const streamEnd = z.object({ status: runStatus, reason: z.string().nullable() })
 
-// Projects (SPEC section 2, "Projects"). The projects service validates its own bodies; these
+// Projects (SPEC section 2, "Projects"). Request bodies come from services/projects.ts; these
 // describe the views it returns (services/projects.ts ProjectView, JobView).
 export const projectJob = z.object({
   job_id: z.uuid(),
@@ -124,13 +124,6 @@ export const projectFile = z.object({
   encoding: z.enum(['utf-8', 'base64']).describe('`base64` for binary files'),
   contents: z.string(),
 })
-export const createProjectBody = z.object({
-  instruction: z.string().min(1),
-  config_toml: z.string().optional(),
-  model: z.string().nullish(),
-  timeout_s: z.int().min(1).optional(),
-})
-export const createJobBody = z.object({ job_type: z.literal('edit'), instruction: z.string().min(1), model: z.string().nullish(), timeout_s: z.int().min(1).optional() })
 
 // The services' TypeScript types must stay assignable to what the document promises.
 type Assignable<A extends B, B> = A

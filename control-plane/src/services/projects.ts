@@ -164,7 +164,8 @@ function toProjectView(p: ProjectWithLatest, jobs?: RunRow[]): ProjectView {
 const instruction = z.string().trim().min(1, 'must not be empty').max(MAX_INSTRUCTION_CHARS)
 const model = z.string().min(1).max(200)
 
-function createProjectSchema(timeoutMaxS: number) {
+/** `POST /api/v1/projects` body (also the OpenAPI document's request body). */
+export function createProjectSchema(timeoutMaxS: number) {
   return z
     .strictObject({
       instruction,
@@ -181,7 +182,8 @@ function createProjectSchema(timeoutMaxS: number) {
     })
 }
 
-function createJobSchema(timeoutMaxS: number) {
+/** `POST /api/v1/projects/:id/jobs` body (also the OpenAPI document's request body). */
+export function createJobSchema(timeoutMaxS: number) {
   return z.strictObject({
     job_type: z.literal('edit', 'must be "edit" (the initial job is created with the project)'),
     instruction,
