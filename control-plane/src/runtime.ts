@@ -93,8 +93,15 @@ async function chooseDriver(config: Config, log: Logger): Promise<{ driver: Runn
       description: `none: no Docker daemon answers at ${config.dockerSocket}; dispatch answers 503 (set RUNNER_BACKEND=process for development)`,
     }
   }
-  const image = await driver.ensureImage({ baseImage: config.runnerBaseImage, repoRoot, log })
-  const imageNote = image === 'missing' ? ' (MISSING: runs will fail and /readyz answers 503 until it is pulled)' : image === 'built' ? ' (built now)' : ''
+  let imageNote = ''
+  try {
+    const image = await driver.ensureImage({ baseImage: config.runnerBaseImage, repoRoot, log })
+    if (image === 'missing') imageNote = ' (MISSING: runs fail and /readyz answers 503 until it is pulled)'
+    if (image === 'built') imageNote = ' (built now)'
+  } catch (err) {
+    log.error({ err }, 'building the runner image failed')
+    imageNote = ` (MISSING: ${(err as Error).message.split('\n')[0]}; runs fail and /readyz answers 503 until it exists)`
+  }
   return { driver, description: `docker (${config.dockerSocket}, image ${config.runnerImage}${imageNote})` }
 }
 

@@ -287,8 +287,18 @@ export class Scheduler {
     // The result is on disk, so the runner can go before the status is written: a crash in
     // between is reconciled from result.json, and clients never see a final run with a container.
     await this.opts.driver.remove(runId).catch((err) => this.opts.log.warn({ err, run_id: runId }, 'removing runner failed'))
-    const row = await getRun(this.opts.knex, runId)
-    if (row && row.status === 'running') await this.finish(runId, decideOutcome(row, exitCode, result))
+    // Postgres may be restarting: keep trying, the outcome is already known. On shutdown the
+    // next start's reconcile finishes the job from result.json.
+    for (let delayMs = 500; !this.stopped; delayMs = Math.min(delayMs * 2, 15_000)) {
+      try {
+        const row = await getRun(this.opts.knex, runId)
+        if (row && row.status === 'running') await this.finish(runId, decideOutcome(row, exitCode, result))
+        break
+      } catch (err) {
+        this.opts.log.warn({ err, run_id: runId, retry_in_ms: delayMs }, 'recording the run outcome failed; retrying')
+        await new Promise((r) => setTimeout(r, delayMs))
+      }
+    }
     this.release(runId)
   }
 
