@@ -149,3 +149,15 @@ t.test('secret-looking config values are redacted in the record', async (t) => {
   t.notMatch(record.request.config_toml, /sk-very-secret/)
   t.match(record.request.config_toml, /model = "m"/)
 })
+
+t.test('concurrent dispatches with one Idempotency-Key make exactly one run', async (t) => {
+  const body = { prompt: 'same request', config_toml: '' }
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, () => svc.api('/dispatch', { body, headers: { 'Idempotency-Key': 'burst-1' } })),
+  )
+  t.same([...new Set(answers.map((a) => a.status))], [202])
+  const ids = new Set(await Promise.all(answers.map(async (a) => ((await a.json()) as { run_id: string }).run_id)))
+  t.equal(ids.size, 1, 'every answer names the same run')
+  const rows = await svc.knex('runs').where({ idempotency_key: 'burst-1' })
+  t.equal(rows.length, 1, 'one row in the database')
+})
