@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes a fresh clone runnable with one command: installs the locked dependencies when
-// node_modules is missing or older than package-lock.json, then compiles the TypeScript.
-// Runs before `npm start`, `npm test` and `npm run bench` (npm's pre-scripts).
+// node_modules is missing or older than package-lock.json, compiles the TypeScript, and marks the
+// package's own `bin` entries executable (tsc writes plain files; `npx codex-dispatcher` runs them).
+// Runs before `npm start`, `npm test` and `npm run bench` (npm's pre-scripts) and as `npm run build`.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -19,3 +20,5 @@ execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc
   cwd: root,
   stdio: 'inherit',
 })
+const { bin = {} } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+for (const target of Object.values(bin)) fs.chmodSync(path.join(root, target), 0o755)

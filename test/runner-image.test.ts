@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import Docker from 'dockerode'
 import t from 'tap'
+import { mockProviderToml } from './support/e2e.js'
 import { BUNDLE_FILES, CONTAINER_PATHS, type RunMeta, type RunResult } from '../runner-image/src/contract.js'
 import { git, INITIAL_FILES, startGitServer } from './support/git-server.js'
 import { ensureRunnerImage } from './support/images.js'
@@ -24,19 +25,7 @@ t.teardown(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true })
 })
 
-function configToml(extra = ''): string {
-  return [
-    'model_provider = "mock"',
-    'model = "mock-model"',
-    extra,
-    '[model_providers.mock]',
-    'name = "mock"',
-    `base_url = "${model.url}"`,
-    'env_key = "OPENAI_API_KEY"',
-    'wire_api = "responses"',
-    '',
-  ].join('\n')
-}
+const configToml = (extra = ''): string => mockProviderToml(model.url, extra)
 
 interface RunDirs {
   runId: string

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { mockProviderToml } from './support/e2e.js'
 import { BUNDLE_FILES, RUNNER_ENV, type RunMeta, type RunResult } from '../runner-image/src/contract.js'
 import { git, startGitServer } from './support/git-server.js'
 import { startModelServer, toolsThenMessage } from './support/model-server.js'
@@ -26,16 +27,7 @@ t.teardown(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true })
 })
 
-const CONFIG = [
-  'model_provider = "mock"',
-  'model = "mock-model"',
-  '[model_providers.mock]',
-  'name = "mock"',
-  `base_url = "${model.url}"`,
-  'env_key = "OPENAI_API_KEY"',
-  'wire_api = "responses"',
-  '',
-].join('\n')
+const CONFIG = mockProviderToml(model.url)
 
 interface ProcessRun {
   exitCode: number | null

@@ -5,11 +5,15 @@
  */
 import { toolsThenMessage, type ModelRequest, type Script, type Turn } from './model-server.js'
 
-/** Codex config for a run: the scripted server as provider, key read from OPENAI_API_KEY. */
-export function mockProviderToml(modelUrl: string): string {
+/**
+ * Codex config for a run: the scripted server as provider, key read from OPENAI_API_KEY.
+ * @param extra TOML placed after the top-level keys (it may open tables of its own).
+ */
+export function mockProviderToml(modelUrl: string, extra = ''): string {
   return [
     'model_provider = "mock"',
     'model = "mock-model"',
+    extra,
     '[model_providers.mock]',
     'name = "mock"',
     `base_url = "${modelUrl}"`,
