@@ -13,8 +13,8 @@ import { runnerDependencies, stageRunnerContext } from '../../runner-image/stage
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
-/** Base image the tests build FROM (test/support/base-image.sh; Debian bookworm, nodejs 18). */
-export const TEST_BASE_IMAGE = 'local/bookworm-node:1'
+/** Base image the tests build FROM (test/support/base-image.sh; Debian bookworm with Node 20). */
+export const TEST_BASE_IMAGE = 'local/bookworm-node:2'
 
 /** Repository name of test-built runner images; the tag is a content hash. */
 export const RUNNER_IMAGE_REPO = 'codex-dispatcher-runner'
