@@ -37,6 +37,7 @@ import {
   type ProjectWithLatest,
 } from '../queue/project-store.js'
 import { fieldErrors } from './dispatch-request.js'
+import { nextBefore, parsePage } from './paging.js'
 import { runLinks, type RunService } from './runs.js'
 import {
   listWorkspaceFiles,
@@ -355,20 +356,10 @@ export class ProjectService {
    * @throws HttpError 400 for a bad limit or before.
    */
   async list(q: { limit?: string; before?: string }): Promise<{ projects: ProjectView[]; next_before: string | null }> {
-    const errors = []
-    const limit = q.limit === undefined ? 50 : Number(q.limit)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) errors.push({ field: 'limit', message: 'must be an integer from 1 to 200' })
-    let before: ProjectRow | undefined
-    if (q.before !== undefined) {
-      before = await getProject(this.opts.knex, q.before)
-      if (!before) errors.push({ field: 'before', message: 'must be the id of an existing project' })
-    }
+    const { limit, before, errors } = await parsePage(q, { maxLimit: 200, what: 'project', lookup: (id) => getProject(this.opts.knex, id) })
     if (errors.length) throw validationError(errors)
     const rows = await selectProjects(this.opts.knex, { limit, before })
-    return {
-      projects: rows.map((p) => toProjectView(p)),
-      next_before: rows.length === limit ? rows[rows.length - 1].id : null,
-    }
+    return { projects: rows.map((p) => toProjectView(p)), next_before: nextBefore(rows, limit) }
   }
 
   /** @throws HttpError 404 for an unknown project id. */

@@ -21,6 +21,7 @@ import {
   type RunStatus,
 } from '../queue/store.js'
 import { parseDispatchBody } from './dispatch-request.js'
+import { nextBefore, parsePage } from './paging.js'
 import { readEventWindow, readLogWindow, type EventWindow, type LogWindow } from './log-window.js'
 
 export interface RunServiceOptions {
@@ -148,12 +149,9 @@ export class RunService {
     if (idempotencyKey !== undefined && (idempotencyKey.length < 1 || idempotencyKey.length > 255)) {
       throw validationError([{ field: 'Idempotency-Key', message: 'must be 1-255 characters' }])
     }
-    const hash = crypto.createHash('sha256').update(JSON.stringify(fields)).digest('hex')
-    const res = await this.inserter.insert({
-      ...fields,
-      idempotency_key: idempotencyKey ?? null,
-      request_hash: idempotencyKey ? hash : null,
-    })
+    // Only a keyed request can be repeated, so only it needs the hash that detects a changed body.
+    const hash = idempotencyKey === undefined ? null : crypto.createHash('sha256').update(JSON.stringify(fields)).digest('hex')
+    const res = await this.inserter.insert({ ...fields, idempotency_key: idempotencyKey ?? null, request_hash: hash })
     if (!res.created && res.run.request_hash !== hash) {
       throw new HttpError(409, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request', {
         run_id: res.run.id,
@@ -179,19 +177,11 @@ export class RunService {
     if (q.status !== undefined && !statuses.includes(q.status as RunStatus)) {
       errors.push({ field: 'status', message: `must be one of ${statuses.join(', ')}` })
     }
-    const limit = q.limit === undefined ? 50 : Number(q.limit)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) errors.push({ field: 'limit', message: 'must be an integer from 1 to 500' })
-    let before: RunRow | undefined
-    if (q.before !== undefined) {
-      before = await getRun(this.opts.knex, q.before)
-      if (!before) errors.push({ field: 'before', message: 'must be the id of an existing run' })
-    }
+    const page = await parsePage(q, { maxLimit: 500, what: 'run', lookup: (id) => getRun(this.opts.knex, id) })
+    errors.push(...page.errors)
     if (errors.length) throw validationError(errors)
-    const rows = await listRuns(this.opts.knex, { status: q.status as RunStatus | undefined, limit, before })
-    return {
-      runs: rows.map(toRecord),
-      next_before: rows.length === limit ? rows[rows.length - 1].id : null,
-    }
+    const rows = await listRuns(this.opts.knex, { status: q.status as RunStatus | undefined, limit: page.limit, before: page.before })
+    return { runs: rows.map(toRecord), next_before: nextBefore(rows, page.limit) }
   }
 
   /**
