@@ -15,8 +15,8 @@ import { freePort } from '../control-plane/src/db/embedded.js'
 import { createTestDatabase } from './support/db.js'
 import { ensureRunnerImage, TEST_BASE_IMAGE } from './support/images.js'
 import { startModelServer } from './support/model-server.js'
-import { mockProviderToml, waitForStatus, type Api } from './support/e2e.js'
-import { TEST_TOKEN } from './support/service.js'
+import { mockProviderToml, waitForStatus } from './support/e2e.js'
+import { TEST_TOKEN, apiClient } from './support/service.js'
 
 const docker = new Docker()
 const tag = 'codex-dispatcher-control-plane:test'
@@ -66,14 +66,7 @@ t.teardown(async () => {
 })
 await container.start()
 
-const client: Api = {
-  api: (pathname, init = {}) =>
-    fetch(url + pathname, {
-      method: init.method ?? (init.body ? 'POST' : 'GET'),
-      headers: { 'X-Dispatch-Token': TEST_TOKEN, 'Content-Type': 'application/json' },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    }),
-}
+const client = apiClient(url)
 
 t.test('the image runs as a non-root user and becomes ready and healthy', async (t) => {
   const info = await container.inspect()

@@ -11,8 +11,8 @@ import { containerName } from '../control-plane/src/drivers/docker.js'
 import { createTestDatabase } from './support/db.js'
 import { ensureRunnerImage } from './support/images.js'
 import { startModelServer } from './support/model-server.js'
-import { mockProviderToml, scriptByMarker, waitForStatus, type Api } from './support/e2e.js'
-import { TEST_TOKEN } from './support/service.js'
+import { mockProviderToml, scriptByMarker, waitForStatus } from './support/e2e.js'
+import { TEST_TOKEN, apiClient } from './support/service.js'
 
 const docker = new Docker()
 const image = await ensureRunnerImage()
@@ -75,14 +75,7 @@ t.teardown(async () => {
   if (server) await killServer()
 })
 
-const client: Api = {
-  api: (pathname, init = {}) =>
-    fetch(url + pathname, {
-      method: init.method ?? (init.body ? 'POST' : 'GET'),
-      headers: { 'X-Dispatch-Token': TEST_TOKEN, 'Content-Type': 'application/json' },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    }),
-}
+const client = apiClient(url)
 
 async function dispatch(marker: string, stateKey: string): Promise<string> {
   const res = await client.api('/dispatch', { body: { prompt: `[[e2e:${marker}]]`, config_toml: mockProviderToml(model.url), state_key: stateKey } })

@@ -3,6 +3,7 @@
  * script chosen by a marker in the prompt (so concurrent runs share one model server), and
  * polling a run to its end the way a client does.
  */
+import type { Api } from './service.js'
 import { toolsThenMessage, type ModelRequest, type Script, type Turn } from './model-server.js'
 
 /**
@@ -48,10 +49,6 @@ export function scriptByMarker(scripts: Record<string, { cmds: string[]; message
     const step = toolsThenMessage(chosen.cmds, chosen.message) as (r: ModelRequest, i: number) => Turn
     return step(request, index)
   }
-}
-
-export interface Api {
-  api(pathname: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>
 }
 
 /** Polls `GET /runs/:id/record` until the run has a final status. @throws after `timeoutMs`. */

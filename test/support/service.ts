@@ -12,11 +12,9 @@ import { createTestDatabase } from './db.js'
 
 export const TEST_TOKEN = 'test-token-0123456789abcdef'
 
-export interface TestService extends RunningService {
+export interface TestService extends RunningService, Api {
   dataDir: string
   databaseUrl: string
-  /** fetch against the service with the token set; JSON bodies are stringified. */
-  api(pathname: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>
 }
 
 /**
@@ -58,14 +56,29 @@ export async function startTestService(
     stop,
     dataDir,
     databaseUrl,
-    api(pathname: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) {
-      const headers: Record<string, string> = { 'X-Dispatch-Token': TEST_TOKEN, ...init.headers }
+    api: apiClient(service.url).api,
+  })
+}
+
+/** Something that calls the control plane's API with the token (a test service or a remote one). */
+export interface Api {
+  api(pathname: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>
+}
+
+/**
+ * An API client for a control plane at `baseUrl`: sends the token, JSON-encodes non-string bodies
+ * (with `Content-Type: application/json` unless given), and POSTs when there is a body.
+ */
+export function apiClient(baseUrl: string, token = TEST_TOKEN): Api {
+  return {
+    api(pathname, init = {}) {
+      const headers: Record<string, string> = { 'X-Dispatch-Token': token, ...init.headers }
       let body: string | undefined
       if (init.body !== undefined) {
         body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body)
         headers['Content-Type'] ??= 'application/json'
       }
-      return fetch(service.url + pathname, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body })
+      return fetch(baseUrl + pathname, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body })
     },
-  })
+  }
 }
